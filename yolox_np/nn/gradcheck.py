@@ -83,7 +83,7 @@ def gradcheck(fn_or_module, inputs: Sequence[np.ndarray] | np.ndarray, dout: np.
         return float(np.sum(forward(*xs) * dout))
 
     worst = 0.0
-    for i, (x, g) in enumerate(zip(xs, grads)):
+    for x, g in zip(xs, grads):
         if g is None:
             continue
         idx, num = numerical_grad(scalar, x, h, max_entries, rng)
