@@ -19,9 +19,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/yolox-np demo --out $(OUT)
 
+# pytest exits 5 when it collects no test, which fails the target as it should.
 test: $(STAMP) lint lessons
-	$(PY) -m pytest -n 0 -q tests 2>/dev/null || $(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbmake --nbmake-timeout=600 $(LESSONS:.py=.ipynb)
+	$(PY) -m pytest -q --nbmake --nbmake-timeout=300 tests $(LESSONS:.py=.ipynb)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check yolox_np tests lessons scripts benchmarks
