@@ -68,3 +68,32 @@ def bear_grid():
     ax.set_title(f"stride 32 on 256x256: {len(grid)} anchor points")
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+# ----------------------------------------------------------------------------- lesson 01: im2col
+@figure("im2col")
+def im2col_figure():
+    """A 1-channel 4x4 input, its 3x3 receptive fields (padding 1) and the im2col matrix they form."""
+    from .nn.functional import im2col_naive
+
+    x = np.arange(1, 17, dtype=float).reshape(1, 4, 4)
+    col = im2col_naive(x, 3, 1, 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3.2]})
+    axes[0].imshow(x[0], cmap="Blues", vmin=0, vmax=17)
+    for (i, j), v in np.ndenumerate(x[0]):
+        axes[0].text(j, i, int(v), ha="center", va="center")
+    axes[0].add_patch(plt.Rectangle((-1.5, -1.5), 3, 3, fill=False, ec="red", lw=2, clip_on=False))
+    axes[0].set_xlim(-1.6, 3.5)
+    axes[0].set_ylim(3.5, -1.6)
+    axes[0].set_title("4x4 input; the window of output 0", fontsize=9)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    axes[1].imshow(col, cmap="Blues", vmin=0, vmax=17, aspect="auto")
+    for (i, j), v in np.ndenumerate(col):
+        axes[1].text(j, i, int(v), ha="center", va="center", fontsize=7)
+    axes[1].add_patch(plt.Rectangle((-0.5, -0.5), 1, 9, fill=False, ec="red", lw=2))
+    axes[1].set_title("im2col: 9 kernel positions x 16 output positions (0 = padding)", fontsize=9)
+    axes[1].set_xlabel("output position")
+    axes[1].set_ylabel("kernel position")
+    fig.tight_layout()
+    return fig
