@@ -225,7 +225,7 @@ def batched_nms(boxes, scores, classes, iou_threshold):
 
 
 def soft_nms(boxes, scores, method="gaussian", sigma=0.5, iou_threshold=0.3, score_threshold=0.001):
-    s = {i: float(v) for i, v in enumerate(scores)}
+    s = {i: float(v) for i, v in enumerate(scores) if v >= score_threshold}
     kept, kept_scores = [], []
     while s:
         m = max(s, key=lambda i: (s[i], -i))
