@@ -4,6 +4,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 # environment.yml entries that are not Python packages of the project
 CONDA_ONLY = {"python", "pip"}
