@@ -7,6 +7,7 @@ gradients themselves. A layer object caches its own forward, so no layer object 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..nn import (
@@ -56,10 +57,12 @@ class BaseConv(Module):
     `bn` is an `Identity` (state-dict keys `conv.weight`, `conv.bias`).
 
     BN and activation run as one pass (`yolox_np.models.fused`) unless `BaseConv.fuse_bn_act` is False, in
-    which case the `bn` and `act` modules run one after the other (same results up to rounding).
+    which case the `bn` and `act` modules run one after the other (same results up to rounding). With
+    NUMBA_DISABLE_JIT=1 the modules' vectorised NumPy path is the default, as the one-pass kernels would run
+    as element-by-element Python loops.
     """
 
-    fuse_bn_act = True
+    fuse_bn_act = not numba.config.DISABLE_JIT
 
     def __init__(self, in_channels, out_channels, ksize, stride=1, groups=1, bias=False, act="silu",
                  fused=False, rng=None):
@@ -73,7 +76,7 @@ class BaseConv(Module):
 
     def forward(self, x):
         y = self.conv(x)
-        if not self.fuse_bn_act:
+        if not self.fuse_bn_act or self._act_code() is None or type(self.bn) not in (BatchNorm2d, Identity):
             self._fused_cache = None
             return self.act(self.bn(y))
         return self._bn_act_forward(y)
@@ -93,7 +96,7 @@ class BaseConv(Module):
             return ACT_CODES["silu"], 0.0
         if isinstance(self.act, ReLU):
             return ACT_CODES["relu"], 0.0
-        raise ValueError(f"BaseConv cannot fuse the activation {type(self.act).__name__}")
+        return None  # any other activation module runs on its own
 
     def _bn_params(self, y3):
         """(center, inv_std, gamma, beta, batch_stats) as float64 per-channel arrays for the kernels."""
@@ -123,18 +126,22 @@ class BaseConv(Module):
         n, c, h, w = y.shape
         y3 = y.reshape(n, c, h * w)
         center, inv_std, gamma, beta, batch_stats = self._bn_params(y3)
+        # the element-wise arithmetic runs in the data's dtype (float32 exp is twice as fast)
+        dt = y.dtype
+        center, inv_std, gamma, beta = (np.asarray(a, dtype=dt) for a in (center, inv_std, gamma, beta))
+        consts = np.array([1.0, slope], dtype=dt)
         out = np.empty_like(y3)
-        affine_act_forward(y3, center, gamma * inv_std, beta, code, slope, out)
-        self._fused_cache = (y3, center, inv_std, gamma, beta, batch_stats, code, slope)
+        affine_act_forward(y3, center, gamma * inv_std, beta, code, consts, out)
+        self._fused_cache = (y3, center, inv_std, gamma, beta, batch_stats, code, consts)
         return out.reshape(n, c, h, w)
 
     def _bn_act_backward(self, dout):
-        y3, center, inv_std, gamma, beta, batch_stats, code, slope = self._fused_cache
+        y3, center, inv_std, gamma, beta, batch_stats, code, consts = self._fused_cache
         n, c, hw = y3.shape
         d3 = np.ascontiguousarray(dout, dtype=y3.dtype).reshape(n, c, hw)
         dx = np.empty_like(y3)
         dgamma, dbeta = np.empty(c), np.empty(c)
-        bn_act_backward(y3, d3, center, inv_std, gamma, beta, code, slope, batch_stats, dx, dgamma, dbeta)
+        bn_act_backward(y3, d3, center, inv_std, gamma, beta, code, consts, batch_stats, dx, dgamma, dbeta)
         if isinstance(self.bn, BatchNorm2d):
             self.bn.weight.grad += dgamma
             self.bn.bias.grad += dbeta

@@ -109,8 +109,10 @@ class YOLOX(Module):
     def _inference_output(self, raw, grids, strides):
         decode = self.head.decode_in_inference
         out = boxes.decode(raw, grids, strides, self.convention) if decode else raw.copy()
-        out[..., 4:] = F.sigmoid(raw[..., 4:])
-        self._last = ("decoded" if decode else "scores", (raw, grids, strides, out[..., 4:]))
+        scores = F.sigmoid(raw[..., 4:])
+        out[..., 4:] = scores
+        # keep our own arrays: the caller may edit `out` in place
+        self._last = ("decoded" if decode else "scores", (raw, grids, strides, scores))
         return out
 
     def backward(self, grad, need_input_grad: bool = True):
