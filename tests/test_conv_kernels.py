@@ -149,6 +149,23 @@ def test_backward_split_by_filters_matches_naive(monkeypatch, shape, threads):
     np.testing.assert_array_equal(db, db2)
 
 
+@pytest.mark.parametrize("shape", [(1, 5, 7, 6, 5, 3, 1, 1), (1, 4, 9, 6, 6, 3, 2, 1), (1, 4, 5, 2, 3, 1, 1, 0)])
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_forward_split_by_filters_when_bands_do_not_share_out(monkeypatch, shape, threads):
+    """One band (or a number of bands that is no multiple of the workers): workers split the filters."""
+    n, c, f, h, w, k, s, p = shape
+    monkeypatch.setattr(F, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(F, "SPLIT_MIN_FILTERS", 1)
+    monkeypatch.setattr(F, "MIN_COLS", 10**6)
+    monkeypatch.setenv("YOLOX_NP_CONV_THREADS", threads)
+    geo = F._geometry(np.zeros((n, c, h, w)), np.zeros((f, c, k, k)), s, p, 1)
+    assert len(F._plan_chunks(geo, 8, int(threads))) % int(threads) != 0
+    rng = np.random.default_rng(sum(shape))
+    x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, k, k)), rng.standard_normal(f)
+    y, _ = F.conv2d_forward(x, wt, b, s, p, 1)
+    np.testing.assert_allclose(y, F.conv2d_naive(x, wt, b, s, p, 1), rtol=1e-12, atol=1e-12)
+
+
 def test_need_dx_false_gives_the_same_parameter_gradients(engine):
     cfg = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": 1, "padding": 1, "groups": 1,
            "bias": True, "batch": 2, "height": 9, "width": 7}
@@ -419,7 +436,8 @@ JIT_FREE = textwrap.dedent("""
     F.PARALLEL_MIN_FLOPS, F.MIN_COLS, F.CHUNK_BYTES = 0, 2, 64
     rng = np.random.default_rng(0)
     for (n, c, f, h, w, k, s, p, g) in [(2, 3, 4, 6, 5, 3, 1, 1, 1), (3, 4, 4, 5, 6, 3, 2, 1, 2),
-                                         (2, 4, 3, 4, 4, 1, 1, 0, 1)]:
+                                         (2, 2, 3, 6, 8, 3, 2, 1, 1), (2, 4, 3, 4, 4, 1, 1, 0, 1),
+                                         (2, 3, 3, 5, 6, 3, 1, 1, 3)]:
         x = rng.standard_normal((n, c, h, w)); wt = rng.standard_normal((f, c // g, k, k))
         y, cache = F.conv2d_forward(x, wt, None, s, p, g)
         dy = rng.standard_normal(y.shape)
@@ -466,6 +484,20 @@ def test_quick_conv_bench_writes_the_documented_json(tmp_path):
         train["summary"]["fwd"]["geomean_ratio"])
     text = "\n".join(lines)
     assert "geometric mean" in text and "OPENBLAS_CORETYPE" in text and "quick.3x3s2" in text
+
+
+def test_quick_model_record_has_the_documented_fields():
+    """The model benchmarks share `_model_record`; YOLOX-Nano at 32x32 is the cheap way to run it."""
+    (rec,) = bench.bench_model_nano(quick=True, log=lambda *_: None)
+    for key in ("name", "mode", "input", "convs", "conv_macs", "flops", "time_s", "gflops", "gemm_time_s",
+                "gemm_gflops", "fraction_of_gemm_gflops"):
+        assert key in rec
+    assert rec["input"] == [1, 3, 32, 32] and rec["flops"] == 2 * rec["conv_macs"] > 0
+    from yolox_np.models import count_flops, yolox_nano
+
+    assert rec["flops"] == count_flops(yolox_nano(num_classes=80, fused=True), 32)  # counted independently
+    assert rec["time_s"] > 0 and rec["gemm_time_s"] > 0
+    json.dumps(rec)  # plain JSON types only
 
 
 def test_bench_cli_rejects_unknown_kind():

@@ -143,6 +143,7 @@ def test_learning_rate_follows_schedule_and_l1_switch(tmp_path, straight):
 
 
 # ------------------------------------------------------------------------------------------ overfit
+@pytest.mark.slow
 def test_overfit_two_images():
     """A tiny model on 2 images: the loss falls 10x and both objects are found (class and IoU > 0.5).
 

@@ -5,8 +5,9 @@ the same from Python. For every distinct convolution of Darknet-53 (backbone wit
 batch 8 it times the forward and the forward + backward (dx, dw, db) of `conv2d_forward/backward` and the
 GEMMs they amount to: `W (F, C*k*k) @ col (C*k*k, N*Ho*Wo)` for the forward, plus `dY @ col^T` and
 `W^T @ dY` for the backward, each one `np.matmul` on preallocated arrays. The forward is also timed at
-640x640 batch 1. Conv and GEMM repeats are interleaved so that a change of machine load hits both, and the
-ratio conv / GEMM is taken from the medians.
+640x640 batch 1. Conv and GEMM repeats are interleaved so that a change of machine load hits both, each
+timed call starts after a 0.1 s pause (OpenBLAS's idle threads spin for a while; see `time_interleaved`),
+and the ratio conv / GEMM is taken from the medians.
 
 Timings are wall-clock medians (`time.perf_counter`) after warm-up; GFLOP/s counts 2 x multiply-adds.
 The GEMMs write into preallocated arrays while the convolution allocates its outputs, as a layer must.
@@ -53,6 +54,7 @@ import numpy as np
 from .nn import functional as F
 
 SCHEMA_VERSION = 1
+SETTLE_S = 0.1  # pause before each timed call, see `time_interleaved`
 
 
 # ----------------------------------------------------------------------------- layers
@@ -114,15 +116,23 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
+def time_interleaved(fns: dict, repeats: int, warmup: int = 1, settle: float = 0.0) -> dict:
     """Run each function `warmup` times, then `repeats` rounds of all of them in turn (so slow phases of
-    the machine hit every candidate alike); returns {name: {"median": s, "min": s, "times": [...]}}."""
+    the machine hit every candidate alike); returns {name: {"median": s, "min": s, "times": [...]}}.
+
+    `settle` seconds of sleep precede every timed call: after a multi-threaded call OpenBLAS's worker
+    threads keep spinning for a while, and whatever runs next would share the cores with them (measured:
+    a convolution right after a two-threaded GEMM ran ~25% slower), which never happens between two
+    layers of a network.
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if settle:
+                time.sleep(settle)
             times[name].append(_timed(fn))
     return {name: {"median": float(np.median(t)), "min": float(np.min(t)), "times": [float(v) for v in t]}
             for name, t in times.items()}
@@ -202,7 +212,7 @@ def _gemm_operands(spec: ConvSpec, size: int, batch: int, dtype, rng):
 
 
 def bench_conv_layer(spec: ConvSpec, size: int, batch: int, repeats: int, backward: bool = True,
-                     dtype=np.float32, seed: int = 0) -> dict:
+                     dtype=np.float32, seed: int = 0, settle: float = SETTLE_S) -> dict:
     """Time one convolution (forward, and forward + backward) against its bare GEMMs; returns a record."""
     rng = np.random.default_rng(seed)
     xs, ws, ho = spec.shapes(size, batch)
@@ -230,7 +240,7 @@ def bench_conv_layer(spec: ConvSpec, size: int, batch: int, repeats: int, backwa
     fns = {"gemm_fwd": gemm_fwd, "conv_fwd": conv_fwd}
     if backward:
         fns.update({"gemm_fwd_bwd": gemm_three, "conv_fwd_bwd": conv_fwd_bwd})
-    t = time_interleaved(fns, repeats)
+    t = time_interleaved(fns, repeats, settle=settle)
     macs = spec.macs(size, batch)
     rec = {
         "name": spec.name, "c_in": spec.c_in, "c_out": spec.c_out, "k": spec.k, "stride": spec.stride,
@@ -282,7 +292,7 @@ def bench_conv(quick: bool = False, log=print) -> dict:
         log(_header(backward))
         records = []
         for spec in specs:
-            rec = bench_conv_layer(spec, size, batch, repeats, backward=backward)
+            rec = bench_conv_layer(spec, size, batch, repeats, backward=backward, settle=0.0 if quick else SETTLE_S)
             records.append(rec)
             log(_row(rec, backward))
         summary = {"fwd": _aggregate(records, "fwd")}
@@ -348,68 +358,70 @@ def _conv_macs(shapes) -> int:
     return total
 
 
-def _bare_gemm_time(shapes, dtype, repeats: int, three: bool) -> float:
-    """Median time of the bare GEMMs of all (non-depthwise) convolutions: one pass = every layer once."""
-    rng = np.random.default_rng(0)
-    ops = {}
+def _bare_gemms(shapes, dtype, three: bool):
+    """A function running the bare GEMMs of all (non-depthwise) convolutions once each: W @ col, plus
+    dY @ col^T and W^T @ dY with `three`. Operands are views of a few shared buffers (values do not
+    matter to a GEMM's speed), so they cost the memory of the largest layer only."""
+    jobs = []
     for xs, ws, s, p, g in shapes:
         if g > 1 and ws[1] == 1:
             continue  # depthwise: no GEMM
         ho, wo = F.conv_output_size(xs[2], ws[2], s, p), F.conv_output_size(xs[3], ws[3], s, p)
-        key = (ws[0] // g, ws[1] * ws[2] * ws[3], xs[0] * ho * wo)
-        if key not in ops:
-            m, k, n = key
-            ops[key] = [rng.standard_normal((m, k), dtype=dtype), rng.standard_normal((k, n), dtype=dtype),
-                        np.empty((m, n), dtype), np.empty((m, k), dtype), np.empty((k, n), dtype), 0]
-        ops[key][5] += g
+        jobs += [(ws[0] // g, ws[1] * ws[2] * ws[3], xs[0] * ho * wo)] * g
+    if not jobs:
+        return lambda: None
+    rng = np.random.default_rng(0)
+    big = {name: rng.standard_normal(max(size(*j) for j in jobs), dtype=np.float32).astype(dtype)
+           for name, size in (("w", lambda m, k, n: m * k), ("col", lambda m, k, n: k * n),
+                              ("out", lambda m, k, n: m * n))}
+    dw = np.empty(big["w"].size, dtype)
+    dcol = np.empty(big["col"].size, dtype)
 
     def run():
-        for wm, col, out, dw, dcol, times in ops.values():
-            for _ in range(times):
-                np.matmul(wm, col, out=out)
-                if three:
-                    np.matmul(out, col.T, out=dw)
-                    np.matmul(wm.T, out, out=dcol)
+        for m, k, n in jobs:
+            wm, col, out = big["w"][:m * k].reshape(m, k), big["col"][:k * n].reshape(k, n), big["out"][:m * n]
+            out = out.reshape(m, n)
+            np.matmul(wm, col, out=out)
+            if three:
+                np.matmul(out, col.T, out=dw[:m * k].reshape(m, k))
+                np.matmul(wm.T, out, out=dcol[:k * n].reshape(k, n))
 
-    return time_interleaved({"g": run}, repeats)["g"]["median"]
+    return run
 
 
-def _model_record(name, model_fn, size, batch, train, repeats, log) -> dict:
-    model = model_fn()
+def _model_record(name, model, size, batch, train, repeats, log) -> dict:
+    """Time model(x) (eval) or model(x) + model.backward(random gradient) (train) against the bare GEMMs of
+    its convolutions, interleaved."""
     dtype = model.dtype
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, size, size)).astype(dtype)
-    if train:
-        model.train()
-    else:
-        model.eval()
+    model.train(train)
     shapes = _record_convs(model, x)
     macs = _conv_macs(shapes)
-    flops = (6 if train else 2) * macs  # training: forward + dX + dW GEMMs
+    flops = (6 if train else 2) * macs  # training: forward, dX and dW GEMMs of every convolution
     out = model(x)
-    grad = None
-    if train:
-        raw = out[0] if isinstance(out, tuple) else out
-        grad = rng.standard_normal(raw.shape).astype(raw.dtype)
+    raw = out[0] if isinstance(out, tuple) else out
+    grad = rng.standard_normal(raw.shape).astype(raw.dtype) if train else None
 
     def step():
-        y = model(x)
+        model(x)
         if train:
             model.backward(grad)
-        return y
 
-    t = time_interleaved({"model": step}, repeats)["model"]
-    gemm_t = _bare_gemm_time(shapes, dtype, repeats, three=train)
+    t = time_interleaved({"model": step, "gemm": _bare_gemms(shapes, dtype, three=train)}, repeats,
+                         settle=SETTLE_S)
+    gemm_t = t["gemm"]["median"]
     rec = {
         "name": name, "mode": "train step (forward + backward)" if train else "eval forward",
         "input": [batch, 3, size, size], "convs": len(shapes), "conv_macs": macs, "flops": flops,
-        "time_s": t["median"], "time_min_s": t["min"], "gflops": flops / t["median"] / 1e9,
+        "time_s": t["model"]["median"], "time_min_s": t["model"]["min"],
+        "gflops": flops / t["model"]["median"] / 1e9,
         "gemm_time_s": gemm_t, "gemm_gflops": flops / gemm_t / 1e9,
-        "fraction_of_gemm_gflops": gemm_t / t["median"],
+        "fraction_of_gemm_gflops": gemm_t / t["model"]["median"],
     }
-    log(f"{name:<34} {rec['mode']:<32} {size}x{size} b{batch}: {t['median'] * 1e3:9.1f} ms "
-        f"{rec['gflops']:7.1f} GFLOP/s = {100 * rec['fraction_of_gemm_gflops']:5.1f}% of bare GEMM "
-        f"({rec['gemm_gflops']:.1f} GFLOP/s)")
+    log(f"{name:<20} {rec['mode']:<32} {size}x{size} b{batch}: {rec['time_s'] * 1e3:9.1f} ms "
+        f"{rec['gflops']:7.1f} GFLOP/s = {100 * rec['fraction_of_gemm_gflops']:5.1f}% of the bare GEMMs' "
+        f"{rec['gemm_gflops']:.1f} GFLOP/s")
     return rec
 
 
@@ -418,23 +430,20 @@ def bench_model_darknet53(quick: bool = False, log=print) -> list[dict]:
     upstream gradient, no loss) at 256x256 batch 8. GFLOP/s = 2 x conv MACs (x3 for the training step)."""
     from .models import yolox_darknet53
 
+    model = yolox_darknet53(num_classes=80)
     repeats = 1 if quick else 3
-    fwd = (64, 1) if quick else (640, 1)
-    train = (64, 2) if quick else (256, 8)
-    return [
-        _model_record("yolox_darknet53", lambda: yolox_darknet53(num_classes=80), *fwd, False, repeats, log),
-        _model_record("yolox_darknet53", lambda: yolox_darknet53(num_classes=80), *train, True, repeats, log),
-    ]
+    fwd, train = ((32, 1), (32, 2)) if quick else ((640, 1), (256, 8))
+    return [_model_record("yolox_darknet53", model, *fwd, False, repeats, log),
+            _model_record("yolox_darknet53", model, *train, True, repeats, log)]
 
 
 def bench_model_nano(quick: bool = False, log=print) -> list[dict]:
-    """YOLOX-Nano (BN folded, fused=True): eval forward at 416x416 batch 1."""
+    """YOLOX-Nano with BN folded into the convolutions (fused=True): eval forward at 416x416 batch 1."""
     from .models import yolox_nano
 
-    repeats = 2 if quick else 5
-    size = 64 if quick else 416
-    return [_model_record("yolox_nano (fused)", lambda: yolox_nano(num_classes=80, fused=True), size, 1, False,
-                          repeats, log)]
+    model = yolox_nano(num_classes=80, fused=True)
+    size, repeats = (32, 1) if quick else (416, 5)
+    return [_model_record("yolox_nano (fused)", model, size, 1, False, repeats, log)]
 
 
 def bench_models(quick: bool = False, log=print) -> dict:

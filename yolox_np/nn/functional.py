@@ -487,26 +487,36 @@ def _run_depthwise(geo: ConvGeometry, fn):
 
 
 def _conv_forward_gemm(x, w, b, geo: ConvGeometry, y):
+    """Bands shared out to the workers. When the bands cannot be shared out evenly (one small image, say),
+    every worker goes through all of them for its own range of filters instead: each builds the col it
+    needs, which is cheap next to a GEMM with >= SPLIT_MIN_FILTERS filters."""
     workers = _workers_for(geo)
     chunks = _plan_chunks(geo, x.itemsize, workers)
-    workers = min(workers, len(chunks))
+    by_filters = (workers > 1 and geo.groups == 1 and geo.f_out // workers >= SPLIT_MIN_FILTERS
+                  and len(chunks) % workers != 0)
+    if by_filters:
+        chunks = _plan_chunks(geo, x.itemsize, 1)
+    else:
+        workers = min(workers, len(chunks))
     g_n, cg, fg, kdim, p = geo.groups, geo.cg, geo.fg, geo.kdim, geo.ho * geo.wo
     w2 = w.reshape(g_n, fg, kdim)
     x3 = x.reshape(geo.n_img, geo.c_in, geo.h * geo.w)
     y3 = y.reshape(geo.n_img, geo.f_out, p)
     max_cols = max((n1 - n0) * (r1 - r0) * geo.wo for n0, n1, r0, r1 in chunks)
     need_col = not all(_direct(geo, n0, n1) for n0, n1, _, _ in chunks)
+    f_cut = [round(i * fg / workers) for i in range(workers + 1)] if by_filters else [0, fg]
 
-    def work(_, indices):
+    def work(worker):
+        bands = range(len(chunks)) if by_filters else range(worker, len(chunks), workers)
+        fa, fb = (f_cut[worker], f_cut[worker + 1]) if by_filters else (0, fg)
         col = _band_buffer("col", kdim, max_cols, y.dtype) if need_col else None
-        scratch = _scratch(geo, [chunks[i] for i in indices], y.dtype)
-        tmp = None
-        for ci in indices:
+        scratch = _scratch(geo, [chunks[i] for i in bands], y.dtype)
+        for ci in bands:
             n0, n1, r0, r1 = chunks[ci]
             c0, c1 = r0 * geo.wo, r1 * geo.wo
             m = (n1 - n0) * (c1 - c0)
             for g in range(g_n):
-                gc, gf = slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)
+                gc, gf = slice(g * cg, (g + 1) * cg), slice(g * fg + fa, g * fg + fb)
                 if _direct(geo, n0, n1):
                     src = x3[n0, gc, c0:c1]
                 else:
@@ -515,20 +525,19 @@ def _conv_forward_gemm(x, w, b, geo: ConvGeometry, y):
                     src = col[:, :m]
                 if n1 - n0 == 1:
                     out = y3[n0, gf, c0:c1]
-                    np.matmul(w2[g], src, out=out)
+                    np.matmul(w2[g, fa:fb], src, out=out)
                     if b is not None:
                         out += b[gf, None]
-                else:
-                    if tmp is None:
-                        tmp = _band_buffer("out", fg, max_cols, y.dtype)
-                    np.matmul(w2[g], src, out=tmp[:, :m])
-                    band = tmp[:, :m].reshape(fg, n1 - n0, p).transpose(1, 0, 2)
+                else:  # packed images: multiply, then put each image's columns in place
+                    tmp = _band_buffer("out", fb - fa, max_cols, y.dtype)[:, :m]
+                    np.matmul(w2[g, fa:fb], src, out=tmp)
+                    band = tmp.reshape(fb - fa, n1 - n0, p).transpose(1, 0, 2)
                     if b is not None:
                         np.add(band, b[gf, None], out=y3[n0:n1, gf])
                     else:
                         y3[n0:n1, gf] = band
 
-    _run_parallel(work, len(chunks), workers)
+    _run_workers(work, workers)
 
 
 def conv2d_backward(dy, cache: ConvCache, need_dx: bool = True):
@@ -560,7 +569,7 @@ def _split_filters(geo: ConvGeometry, workers: int) -> bool:
     """Backward strategy. Sharing out bands makes each worker sum its own dW, and adding those (F, C*k*k)
     partial sums costs ~30 / (N*Ho*Wo) of the three GEMMs; sharing out filters (and channels) instead
     needs no sum but makes every worker build every band's col, ~5 / F of the GEMMs. Filter groups of fewer
-    than 64 rows make poor GEMMs."""
+    than SPLIT_MIN_FILTERS rows make poor GEMMs."""
     return (workers > 1 and geo.groups == 1 and geo.f_out // workers >= SPLIT_MIN_FILTERS
             and 6 * geo.f_out >= geo.n_img * geo.ho * geo.wo)
 
