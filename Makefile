@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collects no test, which fails the target as it should.
 test: $(STAMP) lint lessons
-	$(PY) -m pytest -q --nbmake --nbmake-timeout=300 tests $(LESSONS:.py=.ipynb)
+	$(PY) -m pytest -q --nbmake --nbmake-timeout=600 tests $(LESSONS:.py=.ipynb)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check yolox_np tests lessons scripts benchmarks
