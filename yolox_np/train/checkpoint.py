@@ -94,6 +94,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
             _write_npz(f, members)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -102,6 +103,12 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_npz(f, members: dict[str, np.ndarray]) -> None:

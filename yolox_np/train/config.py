@@ -24,7 +24,7 @@ class TrainConfig:
     val_images: str | None = None
     model: str = "demo"              # a name for yolox_np.models.get_model, or "demo" (the demo's small model)
     img_size: int = 128
-    epochs: int = 18
+    epochs: int = 16
     batch: int = 16
     out: str = "runs/train"
     resume: bool = False
