@@ -5,6 +5,12 @@ two CPU cores), trains with the official recipe (SGD + Nesterov, yoloxwarmcos, E
 reports COCO AP / AP50 of the EMA weights on held-out images, and writes into `out_dir`:
 `curves.png` (losses, lr, AP), `detections.png` (held-out images with their detections), the training
 logs, `last.npz` (checkpoint), `model_ema.pth` / `model_ema.npz` (final weights) and `demo_summary.json`.
+
+Measured on the 2-core machine (with other processes running): 16 epochs of 100 steps, AP50 0.835 and
+AP 0.641 on the 128 held-out images, 8.9 min wall time in all (18 epochs: AP50 0.840 in 9.6 min; 15 epochs
+with one thread: AP50 0.822). Mosaic (probability 0.5) lowered AP50 in this short budget (0.32 against 0.43
+after the same 8 epochs of 640 images), so the demo trains with HSV and flips only; the no-aug phase then
+only adds the L1 loss.
 """
 
 from __future__ import annotations
